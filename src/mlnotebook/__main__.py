@@ -1,0 +1,5 @@
+import sys
+
+from mlnotebook.cli import main
+
+sys.exit(main())
