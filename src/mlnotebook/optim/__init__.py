@@ -1,0 +1,5 @@
+"""Optimisers written from scratch on torch tensors, drop-in replacements for torch.optim."""
+
+from mlnotebook.optim._sgd import SGD
+
+__all__ = ["SGD"]
