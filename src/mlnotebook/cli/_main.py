@@ -134,8 +134,8 @@ def cmd_run(args, console: Console) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     chosen = [experiments[i] for i in (args.ids or experiments)]
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeElapsedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         overall = progress.add_task("all experiments", total=len(chosen))
         for exp in chosen:

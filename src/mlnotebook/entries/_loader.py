@@ -277,7 +277,8 @@ class Notebook:
                 key = _normalise(name)
                 other = seen_names.get(key)
                 if other is not None and other is not e:
-                    found.append(f"{e.path}: field 'aliases': {name!r} is also a name of {other.id!r}")
+                    found.append(f"{e.path}: field 'aliases': {name!r} is also a name of "
+                                 f"{other.id!r}")
                 seen_names.setdefault(key, e)
             if e.chapter not in self.chapters:
                 found.append(f"{e.path}: field 'chapter': unknown chapter {e.chapter!r}")

@@ -15,7 +15,11 @@ from latex2mathml.converter import convert as _latex_to_mathml
 from markdown_it import MarkdownIt
 
 # $$...$$ first (may span lines), then $...$ on one line; \$ is a literal dollar.
-_MATH = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<![\\$])\$(?!\s)([^$\n]+?)(?<![\s\\])\$(?!\$)", re.DOTALL)
+_MATH = re.compile(
+    r"(?<!\\)\$\$(.+?)(?<!\\)\$\$"  # display
+    r"|(?<![\\$])\$(?!\s)([^$\n]+?)(?<![\s\\])\$(?!\$)",  # inline
+    re.DOTALL,
+)
 _UNKNOWN_COMMAND = re.compile(r">\\([A-Za-z]+)<")
 _PLACEHOLDER = "MLNBMATH{:04d}X"
 
