@@ -42,6 +42,7 @@ def test_read_commands_succeed(capsys, tmp_path, argv, needle):
     ("argv", "message"),
     [
         (["show", "adma"], "no entry matches 'adma'; did you mean: adam"),
+        (["show", "no-such-thing"], "no entry matches 'no-such-thing'; did you mean: "),
         (["list", "--chapter", "nope"], "unknown chapter 'nope'"),
         (["run", "no-such-experiment"], "unknown experiment 'no-such-experiment'"),
         (["run", "gd-learning-rate", "--seed", "-1"], "--seed must be >= 0"),
