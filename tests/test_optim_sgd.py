@@ -118,3 +118,21 @@ def test_sparse_gradients_are_refused():
     emb(torch.tensor([1, 2])).sum().backward()
     with pytest.raises(TypeError, match="sparse gradients"):
         SGD(emb.parameters(), lr=0.1).step()
+
+
+@pytest.mark.parametrize("kwargs", GRID[::3], ids=lambda kw: "-".join(f"{v}" for v in kw.values()))
+def test_foreach_path_equals_readable_path(kwargs):
+    ours = _run(SGD, {**kwargs, "foreach": True}, torch.float64, groups=True)
+    readable = _run(SGD, {**kwargs, "foreach": False}, torch.float64, groups=True)
+    torch.testing.assert_close(ours, readable, rtol=0, atol=0)
+
+
+def test_foreach_path_leaves_gradients_alone():
+    w = torch.ones(3, requires_grad=True)
+    opt = SGD([w], lr=0.1, momentum=0.9, nesterov=True, foreach=True)
+    for _ in range(2):
+        opt.zero_grad()
+        (w**2).sum().backward()
+        grad = w.grad.clone()
+        opt.step()
+        torch.testing.assert_close(w.grad, grad, rtol=0, atol=0)

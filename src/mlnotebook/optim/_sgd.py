@@ -5,12 +5,14 @@ from __future__ import annotations
 import torch
 from torch.optim import Optimizer
 
-
-def _check_nonnegative(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not value >= 0.0:  # also catches NaN
-        raise ValueError(f"{name} must be >= 0, got {value}")
+from mlnotebook.optim._base import (
+    by_device_and_dtype,
+    check_flag,
+    check_number,
+    evaluate_closure,
+    params_with_grads,
+    use_foreach,
+)
 
 
 class SGD(Optimizer):
@@ -48,6 +50,8 @@ class SGD(Optimizer):
         Nesterov momentum; needs ``momentum > 0`` and ``dampening == 0``.
     maximize : bool, default=False
         Ascend the objective instead of descending.
+    foreach : bool or None, default=None
+        Take the multi-tensor path; None means: when all parameters are on CUDA.
 
     Notes
     -----
@@ -66,17 +70,22 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None):
         for name, value in (("lr", lr), ("momentum", momentum), ("dampening", dampening),
                             ("weight_decay", weight_decay)):
-            _check_nonnegative(name, value)
+            check_number(name, value)
+        check_flag("nesterov", nesterov)
+        check_flag("maximize", maximize)
+        check_flag("foreach", foreach, allow_none=True)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(
                 f"nesterov=True needs momentum > 0 and dampening == 0, got "
                 f"momentum={momentum}, dampening={dampening}"
             )
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                        foreach=foreach)
         super().__init__(params, defaults)
 
     def __setstate__(self, state):
@@ -84,31 +93,61 @@ class SGD(Optimizer):
         for group in self.param_groups:
             group.setdefault("nesterov", False)
             group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
 
     @torch.no_grad()
     def step(self, closure=None):
         """Take one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate_closure(closure)
         for group in self.param_groups:
-            lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise TypeError("SGD does not support sparse gradients; use dense parameters")
-                g = -p.grad if group["maximize"] else p.grad
-                if group["weight_decay"] != 0:
-                    g = g.add(p, alpha=group["weight_decay"])
-                if mu != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = torch.clone(g).detach()
-                    else:
-                        buf.mul_(mu).add_(g, alpha=1 - tau)
-                    g = g.add(buf, alpha=mu) if group["nesterov"] else buf
-                p.add_(g, alpha=-lr)
+            params, grads = params_with_grads(group, "SGD")
+            if not params:
+                continue
+            buffers = [self.state[p].get("momentum_buffer") for p in params]
+            update = sgd_foreach if use_foreach(group["foreach"], params) else sgd_readable
+            update(params, grads, buffers, lr=group["lr"], momentum=group["momentum"],
+                   dampening=group["dampening"], weight_decay=group["weight_decay"],
+                   nesterov=group["nesterov"], maximize=group["maximize"])
+            if group["momentum"] != 0:
+                for p, buf in zip(params, buffers):
+                    self.state[p]["momentum_buffer"] = buf
         return loss
+
+
+def sgd_readable(params, grads, buffers, *, lr, momentum, dampening, weight_decay, nesterov,
+                 maximize) -> None:
+    """The per-parameter loop; fills ``buffers[i]`` when a momentum buffer is created."""
+    for i, p in enumerate(params):
+        g = -grads[i] if maximize else grads[i]
+        if weight_decay != 0:
+            g = g.add(p, alpha=weight_decay)
+        if momentum != 0:
+            if buffers[i] is None:
+                buffers[i] = torch.clone(g).detach()
+            else:
+                buffers[i].mul_(momentum).add_(g, alpha=1 - dampening)
+            g = g.add(buffers[i], alpha=momentum) if nesterov else buffers[i]
+        p.add_(g, alpha=-lr)
+
+
+def sgd_foreach(params, grads, buffers, *, lr, momentum, dampening, weight_decay, nesterov,
+                maximize) -> None:
+    """The multi-tensor path: the same arithmetic on whole lists of tensors."""
+    index = list(range(len(params)))
+    for p, g, idx in by_device_and_dtype(params, grads, index):
+        if maximize:
+            g = torch._foreach_neg(g)
+        if weight_decay != 0:
+            g = torch._foreach_add(g, p, alpha=weight_decay)
+        if momentum != 0:
+            old = [k for k, i in enumerate(idx) if buffers[i] is not None]
+            for k, i in enumerate(idx):  # first step: the buffer is the gradient itself
+                if buffers[i] is None:
+                    buffers[i] = torch.clone(g[k]).detach()
+            if old:
+                bufs = [buffers[idx[k]] for k in old]
+                torch._foreach_mul_(bufs, momentum)
+                torch._foreach_add_(bufs, [g[k] for k in old], alpha=1 - dampening)
+            bufs = [buffers[i] for i in idx]
+            g = torch._foreach_add(g, bufs, alpha=momentum) if nesterov else bufs
+        torch._foreach_add_(p, g, alpha=-lr)
