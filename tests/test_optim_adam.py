@@ -64,7 +64,7 @@ def test_foreach_equals_readable_including_state(case):
     fast, fast_opt = _run(cls, {**kwargs, "foreach": True}, groups=True)
     slow, slow_opt = _run(cls, {**kwargs, "foreach": False}, groups=True)
     torch.testing.assert_close(fast, slow, rtol=0, atol=0)
-    for a, b in zip(fast_opt.state.values(), slow_opt.state.values()):
+    for a, b in zip(fast_opt.state.values(), slow_opt.state.values(), strict=True):
         assert a.keys() == b.keys()
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)

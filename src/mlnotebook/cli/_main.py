@@ -186,7 +186,7 @@ def cmd_verify(args, console: Console) -> int:
                           verdict)
     console.print(table)
     _merge_rows(Path(args.out) / "verify.json", [r.as_dict() for r in results],
-                key=lambda r: (r.get("check"), r.get("case")))
+                key=lambda r: r.get("check"))
     failed = sum(not r.passed for r in results)
     console.print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

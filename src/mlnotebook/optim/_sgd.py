@@ -109,7 +109,7 @@ class SGD(Optimizer):
                    dampening=group["dampening"], weight_decay=group["weight_decay"],
                    nesterov=group["nesterov"], maximize=group["maximize"])
             if group["momentum"] != 0:
-                for p, buf in zip(params, buffers):
+                for p, buf in zip(params, buffers, strict=True):
                     self.state[p]["momentum_buffer"] = buf
         return loss
 
