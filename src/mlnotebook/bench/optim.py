@@ -56,10 +56,11 @@ def _fastest_torch(name: str, device: str) -> dict:
     return {"foreach": True}
 
 
-def _case(ours_cls, kwargs: dict, floats_per_element: int, device: str, quick: bool):
+def _case(ours_cls, kwargs: dict, floats_per_element: int, device: str, quick: bool,
+          mode: dict | None = None):
     total, count = (1_000_000, 80) if quick else (10_000_000, 80)
     ref_cls = getattr(torch.optim, ours_cls.__name__)
-    mode = _fastest_torch(ours_cls.__name__, device)
+    mode = mode or _fastest_torch(ours_cls.__name__, device)
     ours = ours_cls(_params(total, count, device), **kwargs)
     ref = ref_cls(_params(total, count, device), **kwargs, **mode)
     copy = copy_bandwidth(total, device)
@@ -100,3 +101,25 @@ def rmsprop_step(device: str = "cpu", quick: bool = False) -> BenchCase:
 def adagrad_step(device: str = "cpu", quick: bool = False) -> BenchCase:
     """One Adagrad step: read p, g, sum; write p, sum (5 floats/element)."""
     return _case(Adagrad, dict(lr=1e-3), 5, device, quick)
+
+
+# The same steps against torch's multi-tensor (foreach) mode, the fastest torch offers
+# without a hand-written kernel: the like-for-like comparison for tensor-level code.
+@benchmark(topic="optim", concept="sgd", reference="torch.optim.SGD(foreach=True)")
+def sgd_momentum_step_vs_foreach(device: str = "cpu", quick: bool = False) -> BenchCase:
+    return _case(SGD, dict(lr=1e-3, momentum=0.9), 5, device, quick, {"foreach": True})
+
+
+@benchmark(topic="optim", concept="adam", reference="torch.optim.Adam(foreach=True)")
+def adam_step_vs_foreach(device: str = "cpu", quick: bool = False) -> BenchCase:
+    return _case(Adam, dict(lr=1e-3), 7, device, quick, {"foreach": True})
+
+
+@benchmark(topic="optim", concept="adamw", reference="torch.optim.AdamW(foreach=True)")
+def adamw_step_vs_foreach(device: str = "cpu", quick: bool = False) -> BenchCase:
+    return _case(AdamW, dict(lr=1e-3), 7, device, quick, {"foreach": True})
+
+
+@benchmark(topic="optim", concept="adagrad", reference="torch.optim.Adagrad(foreach=True)")
+def adagrad_step_vs_foreach(device: str = "cpu", quick: bool = False) -> BenchCase:
+    return _case(Adagrad, dict(lr=1e-3), 5, device, quick, {"foreach": True})
