@@ -168,3 +168,23 @@ def test_sparse_gradients_are_refused():
     emb(torch.tensor([1, 2])).sum().backward()
     with pytest.raises(TypeError, match="Adam does not support sparse gradients"):
         Adam(emb.parameters()).step()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW"])
+def test_cuda_default_path_matches_torch(name):
+    import mlnotebook.optim as ours
+
+    gen = torch.Generator().manual_seed(0)
+    w0 = torch.randn(64, 32, generator=gen, dtype=torch.float64)
+    x = torch.randn(128, 64, generator=gen, dtype=torch.float64).cuda()
+    finals = []
+    for cls in (getattr(ours, name), getattr(torch.optim, name)):
+        w = w0.clone().cuda().requires_grad_()
+        opt = cls([w], lr=1e-2)
+        for _ in range(20):
+            opt.zero_grad()
+            (x @ w).square().mean().backward()
+            opt.step()
+        finals.append(w.detach())
+    torch.testing.assert_close(finals[0], finals[1], rtol=0, atol=1e-10)
