@@ -73,3 +73,20 @@ def test_every_registered_thing_points_at_a_real_entry():
     for entry in nb.entries.values():
         for exp_id in entry.experiments:
             assert entry.id in all_experiments()[exp_id].entries, (entry.id, exp_id)
+
+
+def test_a_case_can_cap_its_repeats():
+    calls = []
+
+    def setup(device, quick):
+        return BenchCase(ours=lambda: calls.append("o"), reference=lambda: calls.append("r"),
+                         max_repeats=2)
+
+    res = run_benchmark(Benchmark("t.cap", "t", "adam", "ref", setup), repeats=9)
+    assert res.repeats == 2 and calls.count("o") == 3  # one warm-up call, then two timed
+
+
+@pytest.mark.parametrize("bench", all_benchmarks(), ids=lambda b: b.name)
+def test_every_benchmark_runs_at_quick_size(bench):
+    res = run_benchmark(bench, quick=True, repeats=1)
+    assert res.ours_s > 0 and res.reference_s > 0 and res.info["device"] == "cpu"

@@ -24,6 +24,7 @@ class BenchCase:
 
     ``sync`` is called after each call before the clock stops (e.g. CUDA synchronise).
     ``bytes_moved``, when given, turns times into achieved bandwidth in the report.
+    ``max_repeats`` caps the repeats for cases whose single call takes seconds.
     """
 
     ours: Callable[[], Any]
@@ -31,6 +32,7 @@ class BenchCase:
     sync: Callable[[], None] = lambda: None
     bytes_moved: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    max_repeats: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ def run_benchmark(bench: Benchmark, *, device: str = "cpu", quick: bool = False,
                   repeats: int = 15) -> BenchResult:
     """Set up and time one benchmark; medians of ``repeats`` interleaved calls each."""
     case = bench.setup(device=device, quick=quick)
+    if case.max_repeats is not None:
+        repeats = min(repeats, case.max_repeats)
     ours, ref = time_interleaved(case, repeats)
     info = dict(case.info)
     ours_med, ref_med = statistics.median(ours), statistics.median(ref)
