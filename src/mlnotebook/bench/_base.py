@@ -9,13 +9,13 @@ medians ours / reference: below 1 means we are faster.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from mlnotebook._registry import import_public_submodules
 
 
 @dataclass
@@ -81,10 +81,7 @@ def benchmark(*, topic: str, concept: str, reference: str):
 
 def all_benchmarks(topic: str | None = None) -> list[Benchmark]:
     """Registered benchmarks, optionally only one topic's, in name order."""
-    package = importlib.import_module("mlnotebook.bench")
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+    import_public_submodules("mlnotebook.bench")
     return [b for _, b in sorted(_BENCHMARKS.items()) if topic is None or b.topic == topic]
 
 

@@ -117,11 +117,21 @@ def cmd_search(args, console: Console) -> int:
     return 0
 
 
+def _device(name: str) -> str:
+    """The --device value checked by the runner's rule, as a usage error when it is wrong."""
+    from mlnotebook.experiments import resolve_device
+
+    try:
+        return resolve_device(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 # --------------------------------------------------------------------------- run / build
 def cmd_run(args, console: Console) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from mlnotebook.experiments import all_experiments, resolve_device, run_experiment
+    from mlnotebook.experiments import all_experiments, run_experiment
 
     experiments = all_experiments()
     unknown = [i for i in args.ids if i not in experiments]
@@ -129,10 +139,7 @@ def cmd_run(args, console: Console) -> int:
         raise UsageError(f"unknown experiment {unknown[0]!r}; known: {', '.join(experiments)}")
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
-    try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    device = _device(args.device)
     chosen = [experiments[i] for i in (args.ids or experiments)]
     columns = (TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
@@ -194,7 +201,6 @@ def cmd_verify(args, console: Console) -> int:
 
 def cmd_bench(args, console: Console) -> int:
     from mlnotebook.bench import all_benchmarks, run_benchmark
-    from mlnotebook.experiments import resolve_device
 
     benches = all_benchmarks(args.topic)
     if args.topic and not benches:
@@ -202,10 +208,7 @@ def cmd_bench(args, console: Console) -> int:
         raise UsageError(f"unknown topic {args.topic!r}; topics: {', '.join(known)}")
     if args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
-    try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    device = _device(args.device)
     table = Table(title=f"ours / reference, median of {args.repeats} interleaved runs")
     for col in ("benchmark", "reference", "ours (ms)", "reference (ms)", "ratio", "notes"):
         table.add_column(col, overflow="fold")

@@ -11,11 +11,11 @@ A module in ``mlnotebook.experiments`` registers its experiment with :func:`regi
 from __future__ import annotations
 
 import contextlib
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from mlnotebook._registry import import_public_submodules
 
 PROFILES = ("quick", "default", "full")
 
@@ -118,16 +118,9 @@ def register(experiment: Experiment) -> Experiment:
     return experiment
 
 
-def _discover() -> None:
-    package = importlib.import_module("mlnotebook.experiments")
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
-
-
 def all_experiments() -> dict[str, Experiment]:
     """Every registered experiment, by id, in id order."""
-    _discover()
+    import_public_submodules("mlnotebook.experiments")
     return dict(sorted(_REGISTRY.items()))
 
 

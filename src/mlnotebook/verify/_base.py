@@ -8,12 +8,12 @@ new concept adds its checks by adding a file.
 
 from __future__ import annotations
 
-import importlib
 import math
-import pkgutil
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from mlnotebook._registry import import_public_submodules
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,7 @@ def check(*, topic: str, concept: str, reference: str, tolerance: float):
 
 def all_checks(topic: str | None = None) -> list[Check]:
     """Registered checks, optionally only those of one topic, in name order."""
-    package = importlib.import_module("mlnotebook.verify")
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+    import_public_submodules("mlnotebook.verify")
     return [c for _, c in sorted(_CHECKS.items()) if topic is None or c.topic == topic]
 
 
