@@ -28,10 +28,12 @@ class _LayerNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, k, eps):
         x2 = x.reshape(-1, math.prod(x.shape[x.dim() - k:]))              # (R, D), one row each
-        mean = x2.mean(1, keepdim=True)                                    # (R, 1)
+        inv_d = 1.0 / x2.shape[1]
+        # in-place chains on the small (R, 1) statistics: each op has a fixed cost per call
+        mean = x2.sum(1, keepdim=True).mul_(inv_d)                         # (R, 1)
         x_hat = x2 - mean                                                  # (R, D)
-        var = torch.linalg.vector_norm(x_hat, dim=1, keepdim=True).square_() / x2.shape[1]
-        invstd = torch.rsqrt(var + eps)                                    # (R, 1)
+        invstd = (torch.linalg.vector_norm(x_hat, dim=1, keepdim=True)     # (R, 1)
+                  .square_().mul_(inv_d).add_(eps).rsqrt_())
         x_hat.mul_(invstd)
         w = None if weight is None else weight.reshape(-1)                 # (D,)
         b = None if bias is None else bias.reshape(-1)
@@ -48,9 +50,10 @@ class _LayerNormFunction(torch.autograd.Function):
     def backward(ctx, grad_y):
         x_hat, invstd, w = ctx.saved_tensors
         dy = grad_y.reshape(x_hat.shape)                                   # (R, D)
+        inv_d = 1.0 / x_hat.shape[1]
         grad_x = grad_w = grad_b = None
-        # dy * x_hat serves twice: its column sums are grad_w, and times w its row means
-        # are mean(g * x_hat) (g = dy * w), which saves a full-size temporary
+        # dy * x_hat serves twice: its column sums are grad_w, and times w its row sums
+        # are sum(g * x_hat) (g = dy * w), which saves a full-size temporary
         dy_xhat = dy * x_hat                                               # (R, D)
         if w is not None and ctx.needs_input_grad[1]:
             grad_w = dy_xhat.sum(0).reshape(ctx.row_shape)
@@ -59,9 +62,11 @@ class _LayerNormFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             g = dy.clone() if w is None else dy * w                        # becomes grad_x
             g_xhat = dy_xhat if w is None else dy_xhat.mul_(w)
-            mean_g = g.mean(1, keepdim=True)                               # (R, 1)
-            mean_g_xhat = g_xhat.mean(1, keepdim=True)                     # (R, 1)
-            grad_x = g.addcmul_(x_hat, mean_g_xhat, value=-1).sub_(mean_g).mul_(invstd)
+            sum_g = g.sum(1, keepdim=True)                                 # (R, 1)
+            sum_g_xhat = g_xhat.sum(1, keepdim=True)                       # (R, 1)
+            # (g - mean(g) - x_hat mean(g x_hat)) / sqrt(var + eps), in place in g
+            grad_x = (g.addcmul_(x_hat, sum_g_xhat, value=-inv_d)
+                      .sub_(sum_g, alpha=inv_d).mul_(invstd))
             grad_x = grad_x.reshape(grad_y.shape)
         return grad_x, grad_w, grad_b, None, None
 
