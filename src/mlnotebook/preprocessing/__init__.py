@@ -5,22 +5,10 @@ Names are loaded on first use (PEP 562).
 
 from __future__ import annotations
 
-import importlib
+from mlnotebook._lazy import lazy_exports
 
 _WHERE = {
     "PolynomialFeatures": "_polynomial",
 }
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'mlnotebook.preprocessing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -6,7 +6,7 @@ each module is imported only when one of its names is asked for.
 
 from __future__ import annotations
 
-import importlib
+from mlnotebook._lazy import lazy_exports
 
 _WHERE = {
     # covariate shift: p(x) moves, p(y | x) stays
@@ -22,16 +22,4 @@ _WHERE = {
     "LabelShiftProblem": "_data",
 }
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'mlnotebook.shift' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

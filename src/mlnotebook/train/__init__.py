@@ -5,7 +5,7 @@ Names are loaded on first use (PEP 562), so ``import mlnotebook.train`` stays ch
 
 from __future__ import annotations
 
-import importlib
+from mlnotebook._lazy import lazy_exports
 
 _WHERE = {
     "Trainer": "_trainer",
@@ -14,16 +14,4 @@ _WHERE = {
     "DistributedSampler": "_distributed",
 }
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'mlnotebook.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
