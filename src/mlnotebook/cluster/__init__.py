@@ -1,0 +1,16 @@
+"""Clustering from scratch: k-means (Lloyd) and its k-means++ seeding.
+
+The estimators carry scikit-learn's API, so ``from mlnotebook.cluster import KMeans`` can
+replace the sklearn import. Names are loaded on first use (PEP 562).
+"""
+
+from __future__ import annotations
+
+from mlnotebook._lazy import lazy_exports
+
+_WHERE = {
+    "KMeans": "_kmeans",
+    "kmeans_plusplus": "_kmeans",
+}
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
