@@ -17,10 +17,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from mlnotebook.evaluation import ShuffleSplit, learning_curve
-from mlnotebook.experiments._base import Experiment, Results, RunContext, Table, register
+from mlnotebook.experiments._base import (
+    Experiment,
+    Results,
+    RunContext,
+    Table,
+    register,
+    single_blas_thread,
+)
 from mlnotebook.preprocessing import PolynomialFeatures
 
 
@@ -76,14 +82,8 @@ def error_against_degree(rng, degrees, *, n_train, n_test, noise, repeats):
     return train_err, test_err
 
 
+@single_blas_thread
 def compute(ctx: RunContext) -> Results:
-    # Only small matrix products here: extra BLAS threads would just spin against each other
-    # (on a busy two-core machine one thread ran this part four times faster).
-    with threadpool_limits(limits=1):
-        return _compute(ctx)
-
-
-def _compute(ctx: RunContext) -> Results:
     p = ctx.params
     rng = ctx.rng
     degrees = list(range(p["max_degree"] + 1))

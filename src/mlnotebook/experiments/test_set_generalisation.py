@@ -21,9 +21,15 @@ import math
 
 import numpy as np
 from scipy.special import ndtr
-from threadpoolctl import threadpool_limits
 
-from mlnotebook.experiments._base import Experiment, Results, RunContext, Table, register
+from mlnotebook.experiments._base import (
+    Experiment,
+    Results,
+    RunContext,
+    Table,
+    register,
+    single_blas_thread,
+)
 
 
 def true_error(w: np.ndarray, b, mu: np.ndarray) -> np.ndarray:
@@ -95,14 +101,8 @@ def best_of_k(rng, mu, *, n: int, ks: list[int], trials: int) -> dict:
     return out
 
 
+@single_blas_thread
 def compute(ctx: RunContext) -> Results:
-    # Only small matrix products here: extra BLAS threads would just spin against each other
-    # (on a busy two-core machine one thread ran this part four times faster).
-    with threadpool_limits(limits=1):
-        return _compute(ctx)
-
-
-def _compute(ctx: RunContext) -> Results:
     p = ctx.params
     rng = ctx.rng
     mu = np.asarray(p["mu"], dtype=float)
