@@ -1,32 +1,22 @@
 """The covariate-shift and label-shift experiments: numbers that could go wrong."""
 
-import json
 
 import numpy as np
 import pytest
 
-from mlnotebook.experiments import Results, RunContext, get_experiment, run_experiment
+from experiment_runs import compute_again, run_quick
+from mlnotebook.experiments import Results, get_experiment
 from mlnotebook.experiments import distribution_shift as ds
 
 
 @pytest.fixture(scope="module")
 def covariate(tmp_path_factory):
-    path = run_experiment(get_experiment("covariate-shift-weighting"), profile="quick", seed=0,
-                          out=tmp_path_factory.mktemp("covariate"))
-    return json.loads(path.read_text())
+    return run_quick(tmp_path_factory, "covariate-shift-weighting")
 
 
 @pytest.fixture(scope="module")
 def label(tmp_path_factory):
-    path = run_experiment(get_experiment("label-shift-bbse"), profile="quick", seed=0,
-                          out=tmp_path_factory.mktemp("label"))
-    return json.loads(path.read_text())
-
-
-def _compute_again(experiment_id, record):
-    experiment = get_experiment(experiment_id)
-    return experiment.compute(RunContext(params=dict(experiment.profiles["quick"]),
-                                         seed=record["seed"]))
+    return run_quick(tmp_path_factory, "label-shift-bbse")
 
 
 def _replot(experiment_id, record):
@@ -75,7 +65,7 @@ def test_covariate_figures_and_table(covariate):
 
 
 def test_covariate_same_seed_same_results(covariate):
-    again = _compute_again("covariate-shift-weighting", covariate)
+    again = compute_again("covariate-shift-weighting", covariate)
     assert again.metrics == pytest.approx(covariate["metrics"], rel=0, abs=0)
 
 
@@ -115,7 +105,7 @@ def test_label_figures_and_table(label):
 
 
 def test_label_same_seed_same_results(label):
-    again = _compute_again("label-shift-bbse", label)
+    again = compute_again("label-shift-bbse", label)
     assert again.metrics == pytest.approx(label["metrics"], rel=0, abs=0)
 
 

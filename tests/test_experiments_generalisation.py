@@ -1,6 +1,5 @@
 """The polynomial-degree, model-selection-cv and test-set-generalisation experiments."""
 
-import json
 
 import numpy as np
 import pytest
@@ -11,7 +10,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from mlnotebook.experiments import RunContext, get_experiment, run_experiment
+from experiment_runs import run_quick
+from mlnotebook.experiments import RunContext, get_experiment
 from mlnotebook.experiments import model_selection_cv as msc
 from mlnotebook.experiments import polynomial_degree as pd_exp
 from mlnotebook.experiments import test_set_generalisation as tsg
@@ -24,25 +24,19 @@ def _one_blas_thread():
         yield
 
 
-def _run(tmp_path_factory, experiment_id):
-    path = run_experiment(get_experiment(experiment_id), profile="quick", seed=0,
-                          out=tmp_path_factory.mktemp(experiment_id))
-    return json.loads(path.read_text())
-
-
 @pytest.fixture(scope="module")
 def degree(tmp_path_factory):
-    return _run(tmp_path_factory, "polynomial-degree")
+    return run_quick(tmp_path_factory, "polynomial-degree")
 
 
 @pytest.fixture(scope="module")
 def selection(tmp_path_factory):
-    return _run(tmp_path_factory, "model-selection-cv")
+    return run_quick(tmp_path_factory, "model-selection-cv")
 
 
 @pytest.fixture(scope="module")
 def test_sets(tmp_path_factory):
-    return _run(tmp_path_factory, "test-set-generalisation")
+    return run_quick(tmp_path_factory, "test-set-generalisation")
 
 
 def _compute_again(record):

@@ -1,12 +1,12 @@
 """The optimisers-digits and adagrad-effective-lr experiments: numbers that could go wrong."""
 
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from mlnotebook.experiments import RunContext, get_experiment, run_experiment
+from experiment_runs import compute_again, run_quick
+from mlnotebook.experiments import RunContext
 from mlnotebook.experiments import adagrad_effective_lr as ael
 from mlnotebook.experiments import optimisers_digits as od
 from mlnotebook.optim import Adadelta, Adagrad, RMSprop
@@ -14,22 +14,12 @@ from mlnotebook.optim import Adadelta, Adagrad, RMSprop
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    path = run_experiment(get_experiment("optimisers-digits"), profile="quick", seed=0,
-                          out=tmp_path_factory.mktemp("digits"))
-    return json.loads(path.read_text())
+    return run_quick(tmp_path_factory, "optimisers-digits")
 
 
 @pytest.fixture(scope="module")
 def rates(tmp_path_factory):
-    path = run_experiment(get_experiment("adagrad-effective-lr"), profile="quick", seed=0,
-                          out=tmp_path_factory.mktemp("rates"))
-    return json.loads(path.read_text())
-
-
-def _compute_again(experiment_id, record):
-    experiment = get_experiment(experiment_id)
-    return experiment.compute(RunContext(params=dict(experiment.profiles["quick"]),
-                                         seed=record["seed"]))
+    return run_quick(tmp_path_factory, "adagrad-effective-lr")
 
 
 # optimisers-digits
@@ -65,7 +55,7 @@ def test_quick_profile_uses_preset_rates_and_has_no_sweep_figure(digits):
 
 
 def test_digits_same_seed_same_losses(digits):
-    again = _compute_again("optimisers-digits", digits)
+    again = compute_again("optimisers-digits", digits)
     for name, curve in digits["data"]["curves"].items():
         assert again.data["curves"][name]["train_loss"] == curve["train_loss"], name
         assert again.data["curves"][name]["test_accuracy"] == curve["test_accuracy"], name
@@ -135,7 +125,7 @@ def test_every_optimiser_lowers_the_excess_loss(rates):
 
 
 def test_rates_same_seed_same_results(rates):
-    again = _compute_again("adagrad-effective-lr", rates)
+    again = compute_again("adagrad-effective-lr", rates)
     for name, run in rates["data"]["runs"].items():
         assert again.data["runs"][name]["rate"] == run["rate"], name
         assert again.data["runs"][name]["excess_loss"] == run["excess_loss"], name

@@ -5,48 +5,36 @@ draw); the tests check the structure of what it wrote and facts that hold by con
 a second ``compute`` checks that a seed fixes every number.
 """
 
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from mlnotebook.experiments import RunContext, _mlp, get_experiment, run_experiment
+from experiment_runs import compute_again, run_quick
+from mlnotebook.experiments import _mlp
 from mlnotebook.experiments import batchnorm_depth as bd
 from mlnotebook.experiments import double_descent as dd
 from mlnotebook.experiments import norm_batch_size as nbs
 
 
-def _run(experiment_id, tmp_path_factory):
-    path = run_experiment(get_experiment(experiment_id), profile="quick", seed=0,
-                          out=tmp_path_factory.mktemp(experiment_id))
-    return json.loads(path.read_text())
-
-
-def _compute_again(record):
-    experiment = get_experiment(record["id"])
-    return experiment.compute(RunContext(params=dict(experiment.profiles["quick"]),
-                                         seed=record["seed"]))
-
-
 @pytest.fixture(scope="module")
 def dropout(tmp_path_factory):
-    return _run("dropout-digits", tmp_path_factory)
+    return run_quick(tmp_path_factory, "dropout-digits")
 
 
 @pytest.fixture(scope="module")
 def batchnorm(tmp_path_factory):
-    return _run("batchnorm-depth", tmp_path_factory)
+    return run_quick(tmp_path_factory, "batchnorm-depth")
 
 
 @pytest.fixture(scope="module")
 def norms(tmp_path_factory):
-    return _run("norm-batch-size", tmp_path_factory)
+    return run_quick(tmp_path_factory, "norm-batch-size")
 
 
 @pytest.fixture(scope="module")
 def descent(tmp_path_factory):
-    return _run("double-descent", tmp_path_factory)
+    return run_quick(tmp_path_factory, "double-descent")
 
 
 # shared helpers
@@ -123,7 +111,7 @@ def test_dropout_variants_start_from_the_same_network(dropout):
 
 
 def test_dropout_same_seed_same_curves(dropout):
-    again = _compute_again(dropout)
+    again = compute_again(dropout["id"], dropout)
     for condition, curves in dropout["data"]["curves"].items():
         for variant, curve in curves.items():
             assert again.data["curves"][condition][variant]["test_loss"] == curve["test_loss"]
@@ -175,7 +163,7 @@ def test_layer_statistics_leave_the_running_statistics_alone():
 
 
 def test_batchnorm_same_seed_same_losses(batchnorm):
-    again = _compute_again(batchnorm)
+    again = compute_again(batchnorm["id"], batchnorm)
     for label, run in batchnorm["data"]["runs"].items():
         assert again.data["runs"][label]["history"]["train_loss"] == run["history"][
             "train_loss"]
@@ -232,7 +220,7 @@ def test_mode_losses_leave_the_running_statistics_alone():
 
 
 def test_norm_batch_size_same_seed_same_results(norms):
-    again = _compute_again(norms)
+    again = compute_again(norms["id"], norms)
     assert again.tables["batch_sizes"].rows == norms["tables"]["batch_sizes"]["rows"]
 
 
@@ -287,6 +275,6 @@ def test_mlp_width_table_counts_the_weights(descent):
 
 
 def test_double_descent_same_seed_same_results(descent):
-    again = _compute_again(descent)
+    again = compute_again(descent["id"], descent)
     assert again.tables["random_features"].rows == descent["tables"]["random_features"]["rows"]
     assert again.tables["mlp_width"].rows == descent["tables"]["mlp_width"]["rows"]

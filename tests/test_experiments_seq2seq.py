@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mlnotebook.experiments import RunContext, get_experiment, run_experiment
+from experiment_runs import compute_again
 from mlnotebook.experiments import _seq2seq_common as common
 from mlnotebook.experiments import beam_search as bs
+from mlnotebook.experiments import get_experiment, run_experiment
 from mlnotebook.experiments import seq2seq_attention_maps as maps
 
 IDS = ("seq2seq-translation", "seq2seq-attention-maps", "beam-search")
@@ -19,12 +20,6 @@ def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("seq2seq")
     return {i: json.loads(run_experiment(get_experiment(i), profile="quick", seed=0,
                                          out=out).read_text()) for i in IDS}
-
-
-def _compute_again(experiment_id, record):
-    experiment = get_experiment(experiment_id)
-    return experiment.compute(RunContext(params=dict(experiment.profiles["quick"]),
-                                         seed=record["seed"]))
 
 
 # seq2seq-translation
@@ -69,7 +64,7 @@ def test_translation_final_scores_are_the_last_evaluation(runs):
 
 def test_translation_same_seed_same_numbers(runs):
     record = runs["seq2seq-translation"]
-    again = _compute_again("seq2seq-translation", record)
+    again = compute_again("seq2seq-translation", record)
     for kind, m in record["data"]["dates"]["models"].items():
         curve = again.data["dates"]["models"][kind]["curve"]
         for key in ("train_loss", "test_exact_match", "test_bleu"):
@@ -129,7 +124,7 @@ def test_transformer_heads_have_the_right_shapes_and_sum_to_one(runs):
 
 def test_attention_maps_same_seed_same_numbers(runs):
     record = runs["seq2seq-attention-maps"]
-    again = _compute_again("seq2seq-attention-maps", record)
+    again = compute_again("seq2seq-attention-maps", record)
     assert again.metrics == record["metrics"]
     np.testing.assert_array_equal(np.asarray(again.data["bahdanau"][0]["weights"]),
                                   np.asarray(record["data"]["bahdanau"][0]["weights"]))
@@ -181,7 +176,7 @@ def test_beam_table_lists_every_decoder_at_every_stage(runs):
 
 def test_beam_search_same_seed_same_numbers(runs):
     record = runs["beam-search"]
-    again = _compute_again("beam-search", record)
+    again = compute_again("beam-search", record)
     for name, stage in record["data"]["stages"].items():
         for label, row in stage["decoders"].items():
             for key in ("exact_match", "bleu", "mean_log_prob", "mean_length"):

@@ -1,33 +1,27 @@
 """The weight-decay-sweep, l1-vs-l2 and decoupled-weight-decay experiments: numbers that
 could go wrong."""
 
-import json
 
 import numpy as np
 import pytest
 
-from mlnotebook.experiments import RunContext, get_experiment, run_experiment
-
-
-def _run(tmp_path_factory, experiment_id):
-    path = run_experiment(get_experiment(experiment_id), profile="quick", seed=0,
-                          out=tmp_path_factory.mktemp(experiment_id))
-    return json.loads(path.read_text())
+from experiment_runs import run_quick
+from mlnotebook.experiments import RunContext, get_experiment
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    return _run(tmp_path_factory, "weight-decay-sweep")
+    return run_quick(tmp_path_factory, "weight-decay-sweep")
 
 
 @pytest.fixture(scope="module")
 def sparsity(tmp_path_factory):
-    return _run(tmp_path_factory, "l1-vs-l2")
+    return run_quick(tmp_path_factory, "l1-vs-l2")
 
 
 @pytest.fixture(scope="module")
 def decoupled(tmp_path_factory):
-    return _run(tmp_path_factory, "decoupled-weight-decay")
+    return run_quick(tmp_path_factory, "decoupled-weight-decay")
 
 
 def _column(record, table, name):
