@@ -8,8 +8,8 @@ from sklearn import cluster as skc
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import NotFittedError
 
-from mlnotebook.cluster import KMeans, kmeans_plusplus
-from mlnotebook.cluster._kmeans import _blocks, _is_same_clustering
+from mlnotebook.cluster import KMeans, _kmeans, kmeans_plusplus
+from mlnotebook.cluster._kmeans import _add_rows_by_label, _blocks, _is_same_clustering
 
 # float64 results agree to rounding; float32 sums are accumulated in a different order
 # than scikit-learn's per-thread loops, so centres agree to float32 rounding only
@@ -140,6 +140,26 @@ def test_threads_split_whole_chunks():
     assert _blocks(3, 2, 1024) == [(0, 3)]
     assert _is_same_clustering(np.array([0, 0, 1, 2]), np.array([2, 2, 0, 1]))
     assert not _is_same_clustering(np.array([0, 0, 1, 2]), np.array([2, 1, 0, 1]))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_per_cluster_sums_fast_path_equals_the_sparse_product(dtype, monkeypatch):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(500, 7)).astype(dtype)
+    labels = rng.integers(0, 6, size=500).astype(np.intp)
+    w = rng.uniform(0.5, 2.0, size=500).astype(dtype)
+    expected = np.zeros((6, 7), dtype=dtype)
+    np.add.at(expected, labels, X * w[:, None])
+    fast = np.zeros((6, 7), dtype=dtype)
+    _add_rows_by_label(fast, X, labels, w)
+    onto_ones = np.ones((6, 7), dtype=dtype)
+    _add_rows_by_label(onto_ones, X, labels, w)
+    monkeypatch.setattr(_kmeans, "_csc_matvecs", None)
+    public = np.zeros((6, 7), dtype=dtype)
+    _add_rows_by_label(public, X, labels, w)
+    np.testing.assert_array_equal(fast, public)   # same rows added in the same order
+    np.testing.assert_allclose(fast, expected, rtol=RTOL[dtype], atol=RTOL[dtype])
+    np.testing.assert_allclose(onto_ones, expected + 1, rtol=RTOL[dtype], atol=RTOL[dtype])
 
 
 @pytest.mark.parametrize("X, kwargs, match", [

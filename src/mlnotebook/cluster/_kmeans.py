@@ -17,6 +17,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import blas
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -29,10 +30,18 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-CHUNK_ROWS = 1024
-"""Rows per distance block: (1024, k) distances and (1024, d) rows stay in L2 for small k, d."""
-SUM_ROWS = 8 * CHUNK_ROWS
-"""Rows per per-cluster summation (still in L3 when summed right after their labelling)."""
+CHUNK_ROWS = 2048
+"""Rows per distance block: (2048, k) distances and (2048, d) rows stay in L2 for small k, d.
+
+Larger than scikit-learn's 256 because every block costs a few Python-level calls, and those
+hold the GIL that the pool's threads share."""
+
+_GEMM = {np.float64: blas.dgemm, np.float32: blas.sgemm}
+
+try:  # SciPy's compiled kernel behind ``csc_array @ dense``, used by _add_rows_by_label
+    from scipy.sparse._sparsetools import csc_matvecs as _csc_matvecs
+except ImportError:  # private: fall back to the public sparse product if it moves
+    _csc_matvecs = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -190,23 +199,40 @@ def _kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state
 # --------------------------------------------------------------------------- Lloyd
 
 
+def _add_rows_by_label(sums, X, labels, weights) -> None:
+    """``sums[j] += sum_{i: labels_i = j} weights_i X_i`` for every cluster j, in place.
+
+    The readable form is the product of a (k, m) one-hot matrix holding the weights with the
+    rows; the fast path hands the same one-hot structure straight to SciPy's compiled sparse
+    kernel, which skips building the matrix object (most of the cost for a few thousand
+    rows). Both add the rows in the same order: from zeros they give identical sums.
+    """
+    n_clusters, n_features = sums.shape
+    m = labels.shape[0]
+    indptr = np.arange(m + 1, dtype=labels.dtype)
+    if _csc_matvecs is None or not (sums.flags.c_contiguous and X.flags.c_contiguous):
+        sums += sp.csc_array((weights, labels, indptr), shape=(n_clusters, m)) @ X
+        return
+    _csc_matvecs(n_clusters, m, n_features, indptr, labels, weights, X.ravel(),
+                 sums.ravel())
+
+
 def _lloyd_block(X, sample_weight, centers, labels, start, stop, update_centers,
-                 chunk=CHUNK_ROWS, sum_rows=SUM_ROWS):
+                 chunk=CHUNK_ROWS):
     """Label rows ``start:stop`` with their nearest centre; sum them per cluster if asked.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray of shape (n_samples, n_features), C-contiguous
     sample_weight : ndarray of shape (n_samples,)
     centers : ndarray of shape (n_clusters, n_features)
     labels : ndarray of shape (n_samples,)
         Written in place for rows ``start:stop`` (blocks do not overlap, so threads may
         share it).
     update_centers : bool
-    chunk, sum_rows : int
-        Rows per distance block, and rows per per-cluster summation (a multiple of
-        ``chunk``; larger, to pay the sparse matrix's set-up cost less often while the rows
-        are still in cache).
+    chunk : int
+        Rows per distance block; the (chunk, k) distances and the chunk's rows stay in
+        cache between the product, the argmin and the per-cluster sums.
 
     Returns
     -------
@@ -214,29 +240,39 @@ def _lloyd_block(X, sample_weight, centers, labels, start, stop, update_centers,
         ``sum_i w_i x_i`` over the block's rows in each cluster.
     weights : ndarray of shape (n_clusters,) or None
         ``sum_i w_i`` over the same rows.
+
+    Notes
+    -----
+    ``||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2``, and ``||x||^2`` is the same for every c,
+    so the block holds ``||c||^2 - 2 x.c``: one BLAS ``gemm`` with ``alpha=-2`` adds the
+    products onto rows pre-filled with ``||c||^2`` (scikit-learn's ``lloyd`` does the same
+    call), and no other pass over the block is needed before the argmin.
     """
     n_clusters = centers.shape[0]
-    neg2_centers_t = -2 * centers.T                                   # (d, k), exact scaling
+    gemm = _GEMM[X.dtype.type]
+    centers_t = centers.T                                             # (d, k), F-ordered
     centers_sq = _row_sq_norms(centers)                               # (k,)
+    dist_t = np.empty((n_clusters, chunk), dtype=X.dtype, order="F")  # (k, chunk)
+    own = labels.dtype == np.intp                                     # argmin writes intp
+    nearest = None if own else np.empty(chunk, dtype=np.intp)
     sums = np.zeros_like(centers) if update_centers else None
-    weights = np.zeros(n_clusters, dtype=np.float64) if update_centers else None
-    for outer in range(start, stop, sum_rows):
-        outer_end = min(outer + sum_rows, stop)
-        for lo in range(outer, outer_end, chunk):
-            hi = min(lo + chunk, outer_end)
-            # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2, and ||x||^2 is the same for every c
-            dist = X[lo:hi] @ neg2_centers_t                          # (m, k)
-            dist += centers_sq
-            labels[lo:hi] = dist.argmin(axis=1)                       # first minimum on ties
+    for lo in range(start, stop, chunk):
+        hi = min(lo + chunk, stop)
+        block = dist_t[:, :hi - lo]                                   # (k, m)
+        block[...] = centers_sq[:, None]
+        # block <- -2 C X_chunk^T + block, in place (Fortran (k, m) = C-order (m, k))
+        block = gemm(-2.0, centers_t, X[lo:hi].T, beta=1.0, c=block, trans_a=1,
+                     overwrite_c=1)
+        if own:
+            np.argmin(block.T, axis=1, out=labels[lo:hi])             # first minimum on ties
+        else:
+            labels[lo:hi] = np.argmin(block.T, axis=1, out=nearest[:hi - lo])
         if update_centers:
-            rows = slice(outer, outer_end)
-            w = sample_weight[rows]
-            # one-hot (k, m) holding the weights: its product with the rows is the
-            # per-cluster weighted sum, one pass in compiled code
-            onehot = sp.csc_array((w, labels[rows], np.arange(outer_end - outer + 1)),
-                                  shape=(n_clusters, outer_end - outer))
-            sums += onehot @ X[rows]
-            weights += np.bincount(labels[rows], weights=w, minlength=n_clusters)
+            _add_rows_by_label(sums, X[lo:hi], labels[lo:hi], sample_weight[lo:hi])
+    weights = None
+    if update_centers:
+        weights = np.bincount(labels[start:stop], weights=sample_weight[start:stop],
+                              minlength=n_clusters)
     return sums, weights
 
 
@@ -323,7 +359,7 @@ def _kmeans_single_lloyd(X, sample_weight, centers_init, max_iter, tol, pool, bl
     makes the labels those of the returned centres.
     """
     centers = centers_init
-    labels = np.full(X.shape[0], -1, dtype=np.int32)
+    labels = np.full(X.shape[0], -1, dtype=np.intp)                   # argmin's own type
     labels_old = labels.copy()
     strict_convergence = False
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
@@ -341,7 +377,7 @@ def _kmeans_single_lloyd(X, sample_weight, centers_init, max_iter, tol, pool, bl
     if not strict_convergence:
         _lloyd_pass(X, sample_weight, centers, labels, pool, blocks, update_centers=False)
     inertia = _inertia(X, sample_weight, centers, labels, pool, blocks)
-    return labels, inertia, centers, n_iter
+    return labels.astype(np.int32), inertia, centers, n_iter
 
 
 # --------------------------------------------------------------------------- estimator
@@ -390,8 +426,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     scikit-learn, ``X`` is centred (its mean subtracted, and from an init array) before the
     iterations, which keeps the norm expansion ``||x||^2 - 2 x.c + ||c||^2`` accurate, and
     the mean is added back to ``cluster_centers_``. Each pass is split over the CPU's cores
-    by threads; NumPy's BLAS and reductions release the GIL, and BLAS itself is held to one
-    thread meanwhile. Dense input only.
+    by threads, one block of rows each; the BLAS product, the argmin and the sparse sums
+    release the GIL, and BLAS itself is held to one thread meanwhile. Dense input only.
 
     Examples
     --------
@@ -519,7 +555,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     def _labels_inertia(self, X, sample_weight, with_inertia: bool):
         centers = self.cluster_centers_.astype(X.dtype, copy=False)
-        labels = np.empty(X.shape[0], dtype=np.int32)
+        labels = np.empty(X.shape[0], dtype=np.intp)
         n_threads = _n_threads()
         blocks = _blocks(X.shape[0], n_threads, CHUNK_ROWS)
         with threadpool_limits(limits=1, user_api="blas"), \
@@ -527,7 +563,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             _lloyd_pass(X, sample_weight, centers, labels, pool, blocks, update_centers=False)
             inertia = (_inertia(X, sample_weight, centers, labels, pool, blocks)
                        if with_inertia else None)
-        return labels, inertia
+        return labels.astype(np.int32), inertia
 
     def predict(self, X):
         """Index of the nearest centre for each row of ``X``, shape (n_samples,)."""
