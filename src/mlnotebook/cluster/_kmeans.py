@@ -509,7 +509,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         X -= X_mean                                                   # X is our own copy
         if init is not None:
             init -= X_mean
-        x_sq_norms = _row_sq_norms(X)
+        # ||x||^2 is needed only by the k-means++ draws (the passes drop it)
+        x_sq_norms = _row_sq_norms(X) if init is None and self.init == "k-means++" else None
 
         best = None
         n_threads = _n_threads()
