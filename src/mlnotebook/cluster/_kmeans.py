@@ -17,7 +17,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import blas
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -28,15 +27,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
-CHUNK_ROWS = 2048
-"""Rows per distance block: (2048, k) distances and (2048, d) rows stay in L2 for small k, d.
-
-Larger than scikit-learn's 256 because every block costs a few Python-level calls, and those
-hold the GIL that the pool's threads share."""
-
-_GEMM = {np.float64: blas.dgemm, np.float32: blas.sgemm}
+CHUNK_ROWS = 4096
+"""Rows per distance block: the (4096, k) distances and the block's rows stay in L2 for small
+k and d. Larger than scikit-learn's 256 because each block costs a few Python-level calls
+(NumPy's argmin among them) that hold the GIL the pool's threads share."""
 
 try:  # SciPy's compiled kernel behind ``csc_array @ dense``, used by _add_rows_by_label
     from scipy.sparse._sparsetools import csc_matvecs as _csc_matvecs
@@ -53,6 +49,36 @@ def _n_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+MIN_ROWS_PER_THREAD = 4 * CHUNK_ROWS
+"""Below this many rows per thread, handing blocks to other threads costs more than it saves."""
+
+_controller = None
+
+
+def _one_blas_thread():
+    """Context manager holding BLAS to one thread while our own threads split the rows.
+
+    threadpoolctl's controller is built once: building one scans every loaded library,
+    which costs milliseconds per call (more than a whole fit on a small data set).
+    """
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+def _n_workers(n_samples: int) -> int:
+    """Threads worth using for ``n_samples`` rows: all cores for large data, one for small."""
+    return max(1, min(_n_threads(), n_samples // MIN_ROWS_PER_THREAD))
+
+
+def _map_blocks(pool, function, blocks) -> list:
+    """``function`` on every block, on the pool's threads (in the caller's for one block)."""
+    if len(blocks) == 1:
+        return [function(blocks[0])]
+    return list(pool.map(function, blocks))
 
 
 def _blocks(n_samples: int, n_blocks: int, chunk: int) -> list[tuple[int, int]]:
@@ -217,13 +243,30 @@ def _add_rows_by_label(sums, X, labels, weights) -> None:
                  sums.ravel())
 
 
-def _lloyd_block(X, sample_weight, centers, labels, start, stop, update_centers,
+def _with_ones(X, shift=None) -> np.ndarray:
+    """``[X - shift, 1]``: the rows with a column of ones appended, shape (n, d + 1), C order.
+
+    The Lloyd pass works on this array: with the centres stored as the (d + 1, k) matrix
+    ``[-2 C^T; ||c||^2]`` one product gives ``||c||^2 - 2 x.c`` directly, and summing its
+    rows per cluster gives the cluster weights in the last column.
+    """
+    X1 = np.empty((X.shape[0], X.shape[1] + 1), dtype=X.dtype)
+    if shift is None:
+        X1[:, :-1] = X
+    else:
+        np.subtract(X, shift, out=X1[:, :-1])
+    X1[:, -1] = 1
+    return X1
+
+
+def _lloyd_block(X1, sample_weight, centers, labels, start, stop, update_centers,
                  chunk=CHUNK_ROWS):
     """Label rows ``start:stop`` with their nearest centre; sum them per cluster if asked.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features), C-contiguous
+    X1 : ndarray of shape (n_samples, n_features + 1)
+        The rows with a trailing column of ones, from :func:`_with_ones`.
     sample_weight : ndarray of shape (n_samples,)
     centers : ndarray of shape (n_clusters, n_features)
     labels : ndarray of shape (n_samples,)
@@ -236,60 +279,55 @@ def _lloyd_block(X, sample_weight, centers, labels, start, stop, update_centers,
 
     Returns
     -------
-    sums : ndarray of shape (n_clusters, n_features) or None
-        ``sum_i w_i x_i`` over the block's rows in each cluster.
-    weights : ndarray of shape (n_clusters,) or None
-        ``sum_i w_i`` over the same rows.
+    sums : ndarray of shape (n_clusters, n_features + 1) or None
+        ``sum_i w_i [x_i, 1]`` over the block's rows in each cluster: the weighted sums of
+        the rows, then the clusters' weights.
 
     Notes
     -----
     ``||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2``, and ``||x||^2`` is the same for every c,
-    so the block holds ``||c||^2 - 2 x.c``: one BLAS ``gemm`` with ``alpha=-2`` adds the
-    products onto rows pre-filled with ``||c||^2`` (scikit-learn's ``lloyd`` does the same
-    call), and no other pass over the block is needed before the argmin.
+    so the block holds ``||c||^2 - 2 x.c`` = ``[x, 1] @ [-2 C^T; ||c||^2]``, one BLAS product
+    (NumPy's, which releases the GIL) and no other pass before the argmin. Scaling by -2 is
+    exact, so this is scikit-learn's ``gemm(alpha=-2)`` onto ``||c||^2`` when the product
+    adds ``||c||^2`` last, as BLAS kernels do.
     """
     n_clusters = centers.shape[0]
-    gemm = _GEMM[X.dtype.type]
-    centers_t = centers.T                                             # (d, k), F-ordered
-    centers_sq = _row_sq_norms(centers)                               # (k,)
-    dist_t = np.empty((n_clusters, chunk), dtype=X.dtype, order="F")  # (k, chunk)
+    centers1 = np.empty((centers.shape[1] + 1, n_clusters), dtype=X1.dtype)  # (d + 1, k)
+    np.multiply(centers.T, -2, out=centers1[:-1])
+    centers1[-1] = _row_sq_norms(centers)
+    dist = np.empty((chunk, n_clusters), dtype=X1.dtype)             # (chunk, k)
     own = labels.dtype == np.intp                                     # argmin writes intp
     nearest = None if own else np.empty(chunk, dtype=np.intp)
-    sums = np.zeros_like(centers) if update_centers else None
+    sums = np.zeros((n_clusters, X1.shape[1]), dtype=X1.dtype) if update_centers else None
     for lo in range(start, stop, chunk):
         hi = min(lo + chunk, stop)
-        block = dist_t[:, :hi - lo]                                   # (k, m)
-        block[...] = centers_sq[:, None]
-        # block <- -2 C X_chunk^T + block, in place (Fortran (k, m) = C-order (m, k))
-        block = gemm(-2.0, centers_t, X[lo:hi].T, beta=1.0, c=block, trans_a=1,
-                     overwrite_c=1)
+        block = np.matmul(X1[lo:hi], centers1, out=dist[:hi - lo])  # (m, k)
         if own:
-            np.argmin(block.T, axis=1, out=labels[lo:hi])             # first minimum on ties
+            np.argmin(block, axis=1, out=labels[lo:hi])               # first minimum on ties
         else:
-            labels[lo:hi] = np.argmin(block.T, axis=1, out=nearest[:hi - lo])
+            labels[lo:hi] = np.argmin(block, axis=1, out=nearest[:hi - lo])
         if update_centers:
-            _add_rows_by_label(sums, X[lo:hi], labels[lo:hi], sample_weight[lo:hi])
-    weights = None
-    if update_centers:
-        weights = np.bincount(labels[start:stop], weights=sample_weight[start:stop],
-                              minlength=n_clusters)
-    return sums, weights
+            _add_rows_by_label(sums, X1[lo:hi], labels[lo:hi], sample_weight[lo:hi])
+    return sums
 
 
-def _lloyd_pass(X, sample_weight, centers, labels, pool, blocks, update_centers=True):
+def _lloyd_pass(X1, sample_weight, centers, labels, pool, blocks, update_centers=True):
     """One assignment pass over all rows, one ``(start, stop)`` block per pool thread.
 
-    Returns the summed ``(sums, weights)`` of :func:`_lloyd_block` (None, None without
+    ``X1`` is the rows with a trailing column of ones (:func:`_with_ones`). Returns
+    ``(sums, weights)``, shapes (n_clusters, n_features) and (n_clusters,): the weighted
+    per-cluster sums of the rows and the clusters' weights (None, None without
     ``update_centers``); ``labels`` is filled in place.
     """
-    results = list(pool.map(
-        lambda b: _lloyd_block(X, sample_weight, centers, labels, b[0], b[1], update_centers),
-        blocks))
+    results = _map_blocks(
+        pool,
+        lambda b: _lloyd_block(X1, sample_weight, centers, labels, b[0], b[1],
+                               update_centers),
+        blocks)
     if not update_centers:
         return None, None
-    sums = np.sum([r[0] for r in results], axis=0, dtype=X.dtype)
-    weights = np.sum([r[1] for r in results], axis=0, dtype=X.dtype)
-    return sums, weights
+    total = np.sum(results, axis=0, dtype=X1.dtype)                   # (k, d + 1)
+    return total[:, :-1].copy(), total[:, -1].copy()
 
 
 def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, labels):
@@ -337,11 +375,11 @@ def _inertia(X, sample_weight, centers, labels, pool, blocks) -> float:
             total += float(sq.astype(np.float64) @ sample_weight[lo:hi].astype(np.float64))
         return total
 
-    return float(sum(pool.map(block, blocks)))
+    return float(sum(_map_blocks(pool, block, blocks)))
 
 
-def _kmeans_single_lloyd(X, sample_weight, centers_init, max_iter, tol, pool, blocks):
-    """One run of Lloyd's algorithm from ``centers_init``.
+def _kmeans_single_lloyd(X1, sample_weight, centers_init, max_iter, tol, pool, blocks):
+    """One run of Lloyd's algorithm from ``centers_init`` on ``X1 = [X, 1]`` (:func:`_with_ones`).
 
     Returns
     -------
@@ -358,12 +396,13 @@ def _kmeans_single_lloyd(X, sample_weight, centers_init, max_iter, tol, pool, bl
     ``sum_j ||c_j^new - c_j^old||^2 <= tol``; in the second case one more labelling pass
     makes the labels those of the returned centres.
     """
+    X = X1[:, :-1]                                                    # (n, d) view
     centers = centers_init
     labels = np.full(X.shape[0], -1, dtype=np.intp)                   # argmin's own type
     labels_old = labels.copy()
     strict_convergence = False
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
-        sums, weights = _lloyd_pass(X, sample_weight, centers, labels, pool, blocks)
+        sums, weights = _lloyd_pass(X1, sample_weight, centers, labels, pool, blocks)
         _relocate_empty_clusters(X, sample_weight, centers, sums, weights, labels)
         centers_new = _average_centers(sums, weights)
         shift = np.sqrt(((centers_new - centers) ** 2).sum(axis=1))   # (k,) per centre
@@ -375,7 +414,7 @@ def _kmeans_single_lloyd(X, sample_weight, centers_init, max_iter, tol, pool, bl
             break
         labels_old[:] = labels
     if not strict_convergence:
-        _lloyd_pass(X, sample_weight, centers, labels, pool, blocks, update_centers=False)
+        _lloyd_pass(X1, sample_weight, centers, labels, pool, blocks, update_centers=False)
     inertia = _inertia(X, sample_weight, centers, labels, pool, blocks)
     return labels.astype(np.int32), inertia, centers, n_iter
 
@@ -464,7 +503,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _check_X(self, X, reset: bool) -> np.ndarray:
         _check_numeric(X)
         return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                             order="C", copy=reset)
+                             order="C")
 
     def _resolved_n_init(self) -> int:
         is_array = not isinstance(self.init, str)
@@ -506,21 +545,21 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         init = None if isinstance(self.init, str) else self._init_array(X)
 
         X_mean = X.mean(axis=0)
-        X -= X_mean                                                   # X is our own copy
+        X1 = _with_ones(X, shift=X_mean)                                # (n, d + 1), centred
+        X = X1[:, :-1]
         if init is not None:
             init -= X_mean
         # ||x||^2 is needed only by the k-means++ draws (the passes drop it)
         x_sq_norms = _row_sq_norms(X) if init is None and self.init == "k-means++" else None
 
         best = None
-        n_threads = _n_threads()
+        n_threads = _n_workers(n_samples)
         blocks = _blocks(n_samples, n_threads, CHUNK_ROWS)
-        with threadpool_limits(limits=1, user_api="blas"), \
-                ThreadPoolExecutor(max_workers=n_threads) as pool:
+        with _one_blas_thread(), ThreadPoolExecutor(max_workers=n_threads) as pool:
             for _ in range(n_init):
                 centers_init = self._initial_centers(X, x_sq_norms, sample_weight, init,
                                                      random_state)
-                run = _kmeans_single_lloyd(X, sample_weight, centers_init, self.max_iter,
+                run = _kmeans_single_lloyd(X1, sample_weight, centers_init, self.max_iter,
                                            tol, pool, blocks)
                 # a new run wins only with a lower inertia *and* a different partition:
                 # rounding can lower the inertia of the same partition relabelled
@@ -557,11 +596,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _labels_inertia(self, X, sample_weight, with_inertia: bool):
         centers = self.cluster_centers_.astype(X.dtype, copy=False)
         labels = np.empty(X.shape[0], dtype=np.intp)
-        n_threads = _n_threads()
+        n_threads = _n_workers(X.shape[0])
         blocks = _blocks(X.shape[0], n_threads, CHUNK_ROWS)
-        with threadpool_limits(limits=1, user_api="blas"), \
-                ThreadPoolExecutor(max_workers=n_threads) as pool:
-            _lloyd_pass(X, sample_weight, centers, labels, pool, blocks, update_centers=False)
+        with _one_blas_thread(), ThreadPoolExecutor(max_workers=n_threads) as pool:
+            _lloyd_pass(_with_ones(X), sample_weight, centers, labels, pool, blocks,
+                        update_centers=False)
             inertia = (_inertia(X, sample_weight, centers, labels, pool, blocks)
                        if with_inertia else None)
         return labels.astype(np.int32), inertia
