@@ -13,6 +13,8 @@ _WHERE = {
     "kmeans_plusplus": "_kmeans",
     "MiniBatchKMeans": "_minibatch",
     "BisectingKMeans": "_bisecting",
+    "KMedoids": "_kmedoids",
+    "FuzzyCMeans": "_fuzzy",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
