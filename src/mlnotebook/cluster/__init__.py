@@ -15,6 +15,7 @@ _WHERE = {
     "BisectingKMeans": "_bisecting",
     "KMedoids": "_kmedoids",
     "FuzzyCMeans": "_fuzzy",
+    "KernelKMeans": "_kernel_kmeans",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
