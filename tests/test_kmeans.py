@@ -134,10 +134,12 @@ def test_hand_computed_toy():
     np.testing.assert_array_equal(km.labels_, [0, 0, 1, 1, 1])
 
 
-def test_threads_split_whole_chunks():
-    assert _blocks(10, 3, 4) == [(0, 4), (4, 8), (8, 10)]
-    assert _blocks(5, 8, 4) == [(0, 4), (4, 5)]
+def test_threads_get_nearly_equal_blocks_of_at_least_a_chunk():
+    assert _blocks(12, 3, 4) == [(0, 4), (4, 8), (8, 12)]
+    assert _blocks(10, 3, 4) == [(0, 5), (5, 10)]          # no block shorter than a chunk
+    assert _blocks(5, 8, 4) == [(0, 5)]
     assert _blocks(3, 2, 1024) == [(0, 3)]
+    assert _blocks(10_001, 2, 1024) == [(0, 5000), (5000, 10_001)]
     assert _is_same_clustering(np.array([0, 0, 1, 2]), np.array([2, 2, 0, 1]))
     assert not _is_same_clustering(np.array([0, 0, 1, 2]), np.array([2, 1, 0, 1]))
 

@@ -51,7 +51,7 @@ def _n_threads() -> int:
         return os.cpu_count() or 1
 
 
-MIN_ROWS_PER_THREAD = 4 * CHUNK_ROWS
+MIN_ROWS_PER_THREAD = CHUNK_ROWS
 """Below this many rows per thread, handing blocks to other threads costs more than it saves."""
 
 _controller = None
@@ -82,10 +82,13 @@ def _map_blocks(pool, function, blocks) -> list:
 
 
 def _blocks(n_samples: int, n_blocks: int, chunk: int) -> list[tuple[int, int]]:
-    """Split ``range(n_samples)`` into at most ``n_blocks`` runs of whole chunks."""
-    n_chunks = -(-n_samples // chunk)
-    per_block = -(-n_chunks // max(1, min(n_blocks, n_chunks)))
-    edges = list(range(0, n_samples, per_block * chunk)) + [n_samples]
+    """Split ``range(n_samples)`` into at most ``n_blocks`` runs of nearly equal length.
+
+    No block is cut shorter than ``chunk`` rows just to make up the number (a thread
+    handed a sliver costs more than it saves).
+    """
+    n_blocks = max(1, min(n_blocks, n_samples // chunk))
+    edges = [n_samples * i // n_blocks for i in range(n_blocks + 1)]
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 
