@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from mlnotebook.cluster._kmeans import (
     CHUNK_ROWS,
     _blocks,
+    _CenterQueries,
     _check_sample_weight,
     _inertia,
     _kmeans_plusplus,
@@ -37,7 +38,6 @@ from mlnotebook.cluster._kmeans import (
     _row_sq_norms,
     _with_ones,
 )
-from mlnotebook.cluster._minibatch import _CenterQueries
 
 
 @dataclass(eq=False)

@@ -422,10 +422,74 @@ def _kmeans_single_lloyd(X1, sample_weight, centers_init, max_iter, tol, pool, b
     return labels.astype(np.int32), inertia, centers, n_iter
 
 
+# --------------------------------------------------------------------------- queries
+
+
+def _labels_inertia(X, sample_weight, centers, with_inertia: bool = True):
+    """Nearest centre of every row (int32, first minimum on ties) and the weighted inertia.
+
+    Runs the threaded assignment pass; the inertia is
+    None when ``with_inertia`` is False.
+    """
+    centers = centers.astype(X.dtype, copy=False)
+    labels = np.empty(X.shape[0], dtype=np.intp)
+    n_threads = _n_workers(X.shape[0])
+    blocks = _blocks(X.shape[0], n_threads, CHUNK_ROWS)
+    with _one_blas_thread(), ThreadPoolExecutor(max_workers=n_threads) as pool:
+        _lloyd_pass(_with_ones(X), sample_weight, centers, labels, pool, blocks,
+                    update_centers=False)
+        inertia = (_inertia(X, sample_weight, centers, labels, pool, blocks)
+                   if with_inertia else None)
+    return labels.astype(np.int32), inertia
+
+
+class _CenterQueries:
+    """``predict``, ``transform``, ``score`` and the fit shortcuts of fitted centres.
+
+    The estimator provides ``fit`` and the fitted ``cluster_centers_``.
+    """
+
+    def _check_X(self, X, reset: bool, copy: bool = False) -> np.ndarray:
+        _check_numeric(X)
+        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                             order="C", copy=copy)
+
+    def predict(self, X):
+        """Index of the nearest centre for each row of ``X``, shape (n_samples,)."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        return _labels_inertia(X, np.ones(X.shape[0], X.dtype), self.cluster_centers_,
+                               with_inertia=False)[0]
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """``fit(X).labels_``, shape (n_samples,)."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def transform(self, X):
+        """Euclidean distances to every centre, shape (n_samples, n_clusters)."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        centers = self.cluster_centers_
+        sq = _sq_distances(X, centers, _row_sq_norms(centers.astype(np.float64)))
+        return np.sqrt(sq).astype(X.dtype, copy=False)
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """``fit(X).transform(X)``, shape (n_samples, n_clusters)."""
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Minus the (weighted) inertia of ``X`` against its nearest fitted centres."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        return -_labels_inertia(X, sample_weight, self.cluster_centers_)[1]
+
+
 # --------------------------------------------------------------------------- estimator
 
 
-class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+class KMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
+             BaseEstimator):
     """k-means clustering by Lloyd's algorithm, scikit-learn's ``KMeans(algorithm="lloyd")``.
 
     Algorithm (one run; the best of ``n_init`` runs by inertia is kept)::
@@ -502,11 +566,6 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.random_state = random_state
 
     # -- validation
-
-    def _check_X(self, X, reset: bool) -> np.ndarray:
-        _check_numeric(X)
-        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                             order="C")
 
     def _resolved_n_init(self) -> int:
         is_array = not isinstance(self.init, str)
@@ -593,46 +652,3 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         seeds = random_state.choice(X.shape[0], size=self.n_clusters, replace=False,
                                     p=sample_weight / sample_weight.sum())
         return X[seeds]
-
-    # -- using a fitted model
-
-    def _labels_inertia(self, X, sample_weight, with_inertia: bool):
-        centers = self.cluster_centers_.astype(X.dtype, copy=False)
-        labels = np.empty(X.shape[0], dtype=np.intp)
-        n_threads = _n_workers(X.shape[0])
-        blocks = _blocks(X.shape[0], n_threads, CHUNK_ROWS)
-        with _one_blas_thread(), ThreadPoolExecutor(max_workers=n_threads) as pool:
-            _lloyd_pass(_with_ones(X), sample_weight, centers, labels, pool, blocks,
-                        update_centers=False)
-            inertia = (_inertia(X, sample_weight, centers, labels, pool, blocks)
-                       if with_inertia else None)
-        return labels.astype(np.int32), inertia
-
-    def predict(self, X):
-        """Index of the nearest centre for each row of ``X``, shape (n_samples,)."""
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        return self._labels_inertia(X, np.ones(X.shape[0], X.dtype), False)[0]
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """``fit(X).labels_``, shape (n_samples,)."""
-        return self.fit(X, sample_weight=sample_weight).labels_
-
-    def transform(self, X):
-        """Euclidean distances to every centre, shape (n_samples, n_clusters)."""
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        centers = self.cluster_centers_
-        sq = _sq_distances(X, centers, _row_sq_norms(centers.astype(np.float64)))
-        return np.sqrt(sq).astype(X.dtype, copy=False)
-
-    def fit_transform(self, X, y=None, sample_weight=None):
-        """``fit(X).transform(X)``, shape (n_samples, n_clusters)."""
-        return self.fit(X, sample_weight=sample_weight).transform(X)
-
-    def score(self, X, y=None, sample_weight=None):
-        """Minus the (weighted) inertia of ``X`` against the fitted centres."""
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        return -self._labels_inertia(X, sample_weight, True)[1]

@@ -8,14 +8,13 @@ centre is always the running mean of every point ever assigned to it. The random
 ``sklearn.cluster.MiniBatchKMeans``, so the same integer ``random_state`` gives the same
 batches and, in float64, the same centres to rounding.
 
-:class:`_CenterQueries` holds what any fitted set of centres answers (``predict``,
-``transform``, ``score``) and is shared with :class:`~mlnotebook.cluster.BisectingKMeans`.
+``predict``, ``transform`` and ``score`` come from ``_kmeans._CenterQueries``, shared by
+every estimator whose model is a set of centres.
 """
 
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -28,85 +27,19 @@ from sklearn.base import (
 )
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mlnotebook.cluster._kmeans import (
-    CHUNK_ROWS,
-    _blocks,
-    _check_numeric,
+    _CenterQueries,
     _check_sample_weight,
-    _inertia,
     _kmeans_plusplus,
+    _labels_inertia,
     _lloyd_block,
-    _lloyd_pass,
-    _n_workers,
     _one_blas_thread,
     _row_sq_norms,
-    _sq_distances,
     _with_ones,
 )
 
 # --------------------------------------------------------------------------- shared queries
-
-
-def _labels_inertia(X, sample_weight, centers, with_inertia: bool = True):
-    """Nearest centre of every row (int32, first minimum on ties) and the weighted inertia.
-
-    Runs the threaded assignment pass of :mod:`~mlnotebook.cluster._kmeans`; the inertia is
-    None when ``with_inertia`` is False.
-    """
-    centers = centers.astype(X.dtype, copy=False)
-    labels = np.empty(X.shape[0], dtype=np.int32)
-    n_threads = _n_workers(X.shape[0])
-    blocks = _blocks(X.shape[0], n_threads, CHUNK_ROWS)
-    with _one_blas_thread(), ThreadPoolExecutor(max_workers=n_threads) as pool:
-        _lloyd_pass(_with_ones(X), sample_weight, centers, labels, pool, blocks,
-                    update_centers=False)
-        inertia = (_inertia(X, sample_weight, centers, labels, pool, blocks)
-                   if with_inertia else None)
-    return labels, inertia
-
-
-class _CenterQueries:
-    """``predict``, ``transform``, ``score`` and the fit shortcuts of fitted centres.
-
-    The estimator provides ``fit`` and the fitted ``cluster_centers_``.
-    """
-
-    def _check_X(self, X, reset: bool, copy: bool = False) -> np.ndarray:
-        _check_numeric(X)
-        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                             order="C", copy=copy)
-
-    def predict(self, X):
-        """Index of the nearest centre for each row of ``X``, shape (n_samples,)."""
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        return _labels_inertia(X, np.ones(X.shape[0], X.dtype), self.cluster_centers_,
-                               with_inertia=False)[0]
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """``fit(X).labels_``, shape (n_samples,)."""
-        return self.fit(X, sample_weight=sample_weight).labels_
-
-    def transform(self, X):
-        """Euclidean distances to every centre, shape (n_samples, n_clusters)."""
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        centers = self.cluster_centers_
-        sq = _sq_distances(X, centers, _row_sq_norms(centers.astype(np.float64)))
-        return np.sqrt(sq).astype(X.dtype, copy=False)
-
-    def fit_transform(self, X, y=None, sample_weight=None):
-        """``fit(X).transform(X)``, shape (n_samples, n_clusters)."""
-        return self.fit(X, sample_weight=sample_weight).transform(X)
-
-    def score(self, X, y=None, sample_weight=None):
-        """Minus the (weighted) inertia of ``X`` against its nearest fitted centres."""
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        return -_labels_inertia(X, sample_weight, self.cluster_centers_)[1]
 
 
 # --------------------------------------------------------------------------- one step
