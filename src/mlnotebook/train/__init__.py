@@ -9,7 +9,7 @@ from mlnotebook._lazy import lazy_exports
 
 _WHERE = {
     "Trainer": "_trainer",
-    "EarlyStopping": "_trainer",
+    "EarlyStopping": "_early_stopping",
     "History": "_history",
     "DistributedSampler": "_distributed",
 }

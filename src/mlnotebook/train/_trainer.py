@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import numbers
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -50,77 +48,15 @@ from mlnotebook.train._distributed import (
     resolve_device,
     sum_over_ranks,
 )
+from mlnotebook.train._early_stopping import EarlyStopping, _check_int
 from mlnotebook.train._history import History
+from mlnotebook.train._progress import _ProgressBar, _Running, _summary
 
 logger = logging.getLogger(__name__)
 
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 HISTORY_FILE = "history.json"
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    """Stop when ``monitor`` has not improved for ``patience`` evaluations in a row.
-
-    Parameters
-    ----------
-    monitor : str, default="val_loss"
-        A key of the evaluation metrics: ``"val_loss"`` or one that ``eval_fn`` returns.
-    mode : {"min", "max"}, default="min"
-        Whether smaller or larger values are better.
-    patience : int, default=5
-        How many evaluations without improvement to tolerate; ``>= 1``.
-    min_delta : float, default=0.0
-        An improvement must beat the best value so far by more than this. A NaN never
-        improves.
-    """
-
-    monitor: str = "val_loss"
-    mode: str = "min"
-    patience: int = 5
-    min_delta: float = 0.0
-
-    def __post_init__(self):
-        if not isinstance(self.monitor, str) or not self.monitor:
-            raise TypeError(f"EarlyStopping monitor must be a metric name, got {self.monitor!r}")
-        if self.mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping mode must be 'min' or 'max', got {self.mode!r}")
-        _check_int("EarlyStopping patience", self.patience, minimum=1)
-        if not (isinstance(self.min_delta, numbers.Real) and self.min_delta >= 0):
-            raise ValueError(f"EarlyStopping min_delta must be a number >= 0, "
-                             f"got {self.min_delta!r}")
-
-    def improves(self, value: float, best: float | None) -> bool:
-        """Whether ``value`` beats ``best`` (None: nothing yet) by more than ``min_delta``."""
-        if value is None or math.isnan(value):
-            return False
-        if best is None:
-            return True
-        return (value < best - self.min_delta if self.mode == "min"
-                else value > best + self.min_delta)
-
-    def evaluations_since_best(self, history: History) -> int | None:
-        """Evaluations since the best one (0: the latest is the best); None before any."""
-        best, since = None, None
-        for record in history:
-            if self.monitor not in record:
-                continue
-            value = record[self.monitor]
-            if self.improves(value, best):
-                best, since = value, 0
-            elif since is not None:
-                since += 1
-            else:  # no finite value yet: a NaN counts against patience all the same
-                since = 1
-        return since
-
-
-def _check_int(name: str, value, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 def _to_device(batch, device: torch.device):
@@ -149,111 +85,6 @@ def _leading_size(batch) -> int:
         if size:
             return size
     return 0
-
-
-@dataclass
-class _Running:
-    """Sums over the batches this rank has trained on in the epoch in progress.
-
-    ``loss_sum`` is the sum of batch losses times their weights (tokens when the batch
-    reports them, examples otherwise); it may be a tensor on the device, so adding to it
-    never waits for the device.
-    """
-
-    batches: int = 0
-    examples: int = 0
-    tokens: float = 0.0
-    weight: float = 0.0
-    loss_sum: float = 0.0
-    seconds: float = 0.0
-    reports_tokens: bool = False
-
-    def add(self, loss: torch.Tensor, examples: int, tokens, seconds: float) -> None:
-        weight = examples if tokens is None else tokens
-        self.batches += 1
-        self.examples += examples
-        if tokens is not None:
-            self.tokens = self.tokens + tokens
-            self.reports_tokens = True
-        self.weight = self.weight + weight
-        self.loss_sum = self.loss_sum + loss.detach().double() * weight
-        self.seconds += seconds
-
-    def state(self) -> dict:
-        """Plain numbers for a checkpoint (this waits for the device)."""
-        return {"batches": self.batches, "examples": self.examples,
-                "tokens": float(self.tokens), "weight": float(self.weight),
-                "loss_sum": float(self.loss_sum), "seconds": self.seconds,
-                "reports_tokens": self.reports_tokens}
-
-    def describe(self, world_size: int) -> str:
-        """Running loss and throughput; the rate is this rank's times the world size."""
-        if not self.batches:
-            return ""
-        loss = float(self.loss_sum) / float(self.weight) if float(self.weight) else math.nan
-        count, unit = ((float(self.tokens), "tok") if self.reports_tokens
-                       else (self.examples, "ex"))
-        rate = count * world_size / self.seconds if self.seconds > 0 else math.nan
-        return f"loss {loss:.4g} · {rate:,.0f} {unit}/s"
-
-
-class _ProgressBar:
-    """One rich progress bar per epoch, with the running loss and throughput."""
-
-    def __init__(self, enabled: bool):
-        self._enabled = enabled
-        self._progress = None
-        self._task = None
-        self._shown_at = 0.0
-
-    def __enter__(self) -> _ProgressBar:
-        if self._enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("{task.fields[stats]}"),
-                console=Console(stderr=True))
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def start_epoch(self, description: str, total: int | None, done: int) -> None:
-        if self._progress is not None:
-            self._task = self._progress.add_task(description, total=total, completed=done,
-                                                 stats="")
-
-    def update(self, done: int, running: _Running, world_size: int) -> None:
-        # Reading the loss waits for the device, so refresh ten times a second at most.
-        if self._progress is None or time.monotonic() - self._shown_at < 0.1:
-            return
-        self._shown_at = time.monotonic()
-        self._progress.update(self._task, completed=done, stats=running.describe(world_size))
-
-    def end_epoch(self, done: int, summary: str) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, completed=done, stats=summary)
-
-
-def _summary(record: Mapping) -> str:
-    skip = {"epoch", "step", "examples", "tokens", "seconds"}
-    parts = [f"{k} {v:.4g}" for k, v in record.items()
-             if k not in skip and isinstance(v, float) and not k.endswith("_per_s")]
-    if "tokens_per_s" in record:
-        parts.append(f"{record['tokens_per_s']:,.0f} tok/s")
-    elif "examples_per_s" in record:
-        parts.append(f"{record['examples_per_s']:,.0f} ex/s")
-    return " · ".join(parts)
 
 
 class Trainer:
