@@ -93,7 +93,11 @@ def _blocks(n_samples: int, n_blocks: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def _check_numeric(X) -> None:
-    """ValueError naming X when it holds strings or other non-numbers."""
+    """An error naming X when it holds strings or other non-numbers.
+
+    ValueError for text that is not a number ("abc"), TypeError for objects that are not
+    numbers at all (a dict), as NumPy's own conversion raises them.
+    """
     if sp.issparse(X):
         raise TypeError("X must be a dense array; sparse input is not supported")
     arr = np.asarray(X) if not hasattr(X, "dtype") else X
@@ -101,7 +105,7 @@ def _check_numeric(X) -> None:
         try:
             np.asarray(arr, dtype=np.float64)
         except (TypeError, ValueError) as err:
-            raise ValueError(f"X must contain numbers only; {err}") from err
+            raise type(err)(f"X must contain numbers only; {err}") from err
 
 
 def _check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray:
@@ -116,7 +120,7 @@ def _check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray:
     if not np.all(np.isfinite(sw)) or np.any(sw < 0):
         raise ValueError("sample_weight must be finite and >= 0")
     if not sw.sum() > 0:
-        raise ValueError("sample_weight must have a positive sum")
+        raise ValueError("sample_weight sums to zero; at least one weight must be positive")
     return np.ascontiguousarray(sw)
 
 
