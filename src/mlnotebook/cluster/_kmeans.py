@@ -295,8 +295,8 @@ def _lloyd_block(X1, sample_weight, centers, labels, start, stop, update_centers
     ``||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2``, and ``||x||^2`` is the same for every c,
     so the block holds ``||c||^2 - 2 x.c`` = ``[x, 1] @ [-2 C^T; ||c||^2]``, one BLAS product
     (NumPy's, which releases the GIL) and no other pass before the argmin. Scaling by -2 is
-    exact, so this is scikit-learn's ``gemm(alpha=-2)`` onto ``||c||^2`` when the product
-    adds ``||c||^2`` last, as BLAS kernels do.
+    exact, so this is scikit-learn's ``gemm(alpha=-2)`` onto ``||c||^2`` whenever the
+    product adds the ``||c||^2`` term last; the labels agree in every verify case.
     """
     n_clusters = centers.shape[0]
     centers1 = np.empty((centers.shape[1] + 1, n_clusters), dtype=X1.dtype)  # (d + 1, k)
@@ -536,8 +536,9 @@ class KMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     scikit-learn, ``X`` is centred (its mean subtracted, and from an init array) before the
     iterations, which keeps the norm expansion ``||x||^2 - 2 x.c + ||c||^2`` accurate, and
     the mean is added back to ``cluster_centers_``. Each pass is split over the CPU's cores
-    by threads, one block of rows each; the BLAS product, the argmin and the sparse sums
-    release the GIL, and BLAS itself is held to one thread meanwhile. Dense input only.
+    by threads, one block of rows each, with BLAS held to one thread meanwhile. The BLAS
+    product releases the GIL but NumPy's argmin does not, which is what keeps two threads
+    from halving the time. Dense input only.
 
     Examples
     --------
