@@ -31,11 +31,11 @@ from mlnotebook.cluster._kmeans import (
     _CenterQueries,
     _check_sample_weight,
     _inertia,
-    _kmeans_plusplus,
     _kmeans_single_lloyd,
     _n_workers,
     _one_blas_thread,
     _row_sq_norms,
+    _seed_centers,
     _with_ones,
 )
 
@@ -219,13 +219,8 @@ class BisectingKMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, Transform
         blocks = _blocks(X.shape[0], _n_workers(X.shape[0]), CHUNK_ROWS)
         best = None
         for _ in range(self.n_init):
-            if self.init == "k-means++":
-                centers_init = _kmeans_plusplus(X, 2, x_sq_norms, sample_weight,
-                                                random_state)[0]
-            else:
-                seeds = random_state.choice(X.shape[0], size=2, replace=False,
-                                            p=sample_weight / sample_weight.sum())
-                centers_init = X[seeds]
+            centers_init = _seed_centers(X, 2, self.init, x_sq_norms, sample_weight,
+                                         random_state)
             run = _kmeans_single_lloyd(X1, sample_weight, centers_init, self.max_iter,
                                        self.tol, pool, blocks)
             # a small margin, as scikit-learn, so rounding alone never swaps the winner

@@ -426,6 +426,22 @@ def _kmeans_single_lloyd(X1, sample_weight, centers_init, max_iter, tol, pool, b
     return labels.astype(np.int32), inertia, centers, n_iter
 
 
+def _seed_centers(X, n_clusters, init, x_sq_norms, sample_weight, random_state):
+    """Initial centres, shape (n_clusters, n_features).
+
+    ``init`` is an array (copied), "k-means++" (greedy k-means++, which needs
+    ``x_sq_norms``) or "random": ``n_clusters`` distinct rows drawn with probability
+    proportional to ``sample_weight``, with scikit-learn's call to ``random_state.choice``.
+    """
+    if not isinstance(init, str):
+        return init.copy()
+    if init == "k-means++":
+        return _kmeans_plusplus(X, n_clusters, x_sq_norms, sample_weight, random_state)[0]
+    seeds = random_state.choice(X.shape[0], size=n_clusters, replace=False,
+                                p=sample_weight / sample_weight.sum())
+    return X[seeds]
+
+
 # --------------------------------------------------------------------------- queries
 
 
@@ -649,11 +665,5 @@ class KMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return self
 
     def _initial_centers(self, X, x_sq_norms, sample_weight, init, random_state):
-        if init is not None:
-            return init.copy()
-        if self.init == "k-means++":
-            return _kmeans_plusplus(X, self.n_clusters, x_sq_norms, sample_weight,
-                                    random_state)[0]
-        seeds = random_state.choice(X.shape[0], size=self.n_clusters, replace=False,
-                                    p=sample_weight / sample_weight.sum())
-        return X[seeds]
+        return _seed_centers(X, self.n_clusters, self.init if init is None else init,
+                             x_sq_norms, sample_weight, random_state)

@@ -31,11 +31,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from mlnotebook.cluster._kmeans import (
     _CenterQueries,
     _check_sample_weight,
-    _kmeans_plusplus,
     _labels_inertia,
     _lloyd_block,
     _one_blas_thread,
     _row_sq_norms,
+    _seed_centers,
     _with_ones,
 )
 
@@ -326,14 +326,8 @@ class MiniBatchKMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, Transform
         if self._init_size < X.shape[0]:
             subset = random_state.randint(0, X.shape[0], self._init_size)
             X, x_sq_norms, sample_weight = X[subset], x_sq_norms[subset], sample_weight[subset]
-        if init is not None:
-            return init.copy()
-        if self.init == "k-means++":
-            return _kmeans_plusplus(X, self.n_clusters, x_sq_norms, sample_weight,
-                                    random_state)[0]
-        seeds = random_state.choice(X.shape[0], size=self.n_clusters, replace=False,
-                                    p=sample_weight / sample_weight.sum())
-        return X[seeds]
+        return _seed_centers(X, self.n_clusters, self.init if init is None else init,
+                             x_sq_norms, sample_weight, random_state)
 
     def _random_reassign(self) -> bool:
         """Whether this step may reassign: every ``10 * n_clusters`` drawn rows, or any
