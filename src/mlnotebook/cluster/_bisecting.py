@@ -29,6 +29,7 @@ from mlnotebook.cluster._kmeans import (
     CHUNK_ROWS,
     _blocks,
     _CenterQueries,
+    _check_enough_samples,
     _check_sample_weight,
     _inertia,
     _kmeans_single_lloyd,
@@ -173,9 +174,7 @@ class BisectingKMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, Transform
         self._validate_params()
         X = self._check_X(X, reset=True)
         n_samples = X.shape[0]
-        if n_samples < self.n_clusters:
-            raise ValueError(f"n_samples={n_samples} should be >= "
-                             f"n_clusters={self.n_clusters}")
+        _check_enough_samples(n_samples, self.n_clusters)
         random_state = check_random_state(self.random_state)
         sample_weight = _check_sample_weight(sample_weight, n_samples, X.dtype)
 

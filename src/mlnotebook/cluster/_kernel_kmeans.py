@@ -27,7 +27,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from mlnotebook.cluster._kmeans import _check_numeric, _check_sample_weight, _is_same_clustering
+from mlnotebook.cluster._kmeans import (
+    _check_enough_samples,
+    _check_numeric,
+    _check_sample_weight,
+    _is_same_clustering,
+)
 
 KERNELS = ("rbf", "poly", "linear", "precomputed")
 
@@ -354,9 +359,7 @@ class KernelKMeans(ClusterMixin, BaseEstimator):
         self._kernel_kwargs()                                         # ValueError if bad
         X = self._check_X(X, reset=True)
         n_samples = X.shape[0]
-        if n_samples < self.n_clusters:
-            raise ValueError(f"n_samples={n_samples} should be >= "
-                             f"n_clusters={self.n_clusters}")
+        _check_enough_samples(n_samples, self.n_clusters)
         sample_weight = _check_sample_weight(sample_weight, n_samples, np.float64)
         init = None if isinstance(self.init, str) else self._init_labels(n_samples)
         n_init = self._resolved_n_init()

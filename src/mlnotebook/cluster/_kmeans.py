@@ -108,6 +108,24 @@ def _check_numeric(X) -> None:
             raise type(err)(f"X must contain numbers only; {err}") from err
 
 
+def _check_enough_samples(n_samples: int, n_clusters: int) -> None:
+    """ValueError when there are fewer samples than clusters."""
+    if n_samples < n_clusters:
+        raise ValueError(f"n_samples={n_samples} should be >= n_clusters={n_clusters}")
+
+
+def _centers_array(init, n_clusters: int, X: np.ndarray) -> np.ndarray | None:
+    """A C-ordered copy of an ``init`` array of shape (n_clusters, n_features) in X's dtype;
+    None when ``init`` is a method name. ValueError naming ``init`` for a wrong shape."""
+    if isinstance(init, str):
+        return None
+    init = check_array(init, dtype=X.dtype, copy=True, order="C", input_name="init")
+    if init.shape != (n_clusters, X.shape[1]):
+        raise ValueError(f"init has shape {init.shape}; it must be (n_clusters, "
+                         f"n_features) = ({n_clusters}, {X.shape[1]})")
+    return init
+
+
 def _check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray:
     """Finite, non-negative weights of shape (n_samples,) with a positive sum (ones if None)."""
     if sample_weight is None:
@@ -599,14 +617,6 @@ class KMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             return 1
         return self.n_init
 
-    def _init_array(self, X) -> np.ndarray:
-        init = check_array(self.init, dtype=X.dtype, copy=True, order="C",
-                           input_name="init")
-        if init.shape != (self.n_clusters, X.shape[1]):
-            raise ValueError(f"init has shape {init.shape}; it must be (n_clusters, "
-                             f"n_features) = ({self.n_clusters}, {X.shape[1]})")
-        return init
-
     # -- fitting
 
     def fit(self, X, y=None, sample_weight=None):
@@ -618,14 +628,12 @@ class KMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self._validate_params()
         X = self._check_X(X, reset=True)
         n_samples = X.shape[0]
-        if n_samples < self.n_clusters:
-            raise ValueError(f"n_samples={n_samples} should be >= "
-                             f"n_clusters={self.n_clusters}")
+        _check_enough_samples(n_samples, self.n_clusters)
         sample_weight = _check_sample_weight(sample_weight, n_samples, X.dtype)
         random_state = check_random_state(self.random_state)
         n_init = self._resolved_n_init()
         tol = float(np.mean(np.var(X, axis=0))) * self.tol if self.tol else 0.0
-        init = None if isinstance(self.init, str) else self._init_array(X)
+        init = _centers_array(self.init, self.n_clusters, X)
 
         X_mean = X.mean(axis=0)
         X1 = _with_ones(X, shift=X_mean)                                # (n, d + 1), centred

@@ -25,11 +25,13 @@ from sklearn.base import (
     ClusterMixin,
     TransformerMixin,
 )
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from mlnotebook.cluster._kmeans import (
     _CenterQueries,
+    _centers_array,
+    _check_enough_samples,
     _check_sample_weight,
     _labels_inertia,
     _lloyd_block,
@@ -282,9 +284,7 @@ class MiniBatchKMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, Transform
     def _check_params_vs_input(self, X) -> None:
         """Derived settings ``_batch_size``, ``_init_size``, ``_tol``, ``_n_init``."""
         n_samples = X.shape[0]
-        if n_samples < self.n_clusters:
-            raise ValueError(f"n_samples={n_samples} should be >= "
-                             f"n_clusters={self.n_clusters}")
+        _check_enough_samples(n_samples, self.n_clusters)
         self._tol = float(np.mean(np.var(X, axis=0))) * self.tol if self.tol else 0.0
         is_array = not isinstance(self.init, str)
         if self.n_init == "auto":
@@ -308,16 +308,6 @@ class MiniBatchKMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, Transform
                           "min(3*n_clusters, n_samples)", RuntimeWarning, stacklevel=3)
             init_size = 3 * self.n_clusters
         self._init_size = min(init_size, n_samples)
-
-    def _init_array(self, X) -> np.ndarray | None:
-        if isinstance(self.init, str):
-            return None
-        init = check_array(self.init, dtype=X.dtype, copy=True, order="C",
-                           input_name="init")
-        if init.shape != (self.n_clusters, X.shape[1]):
-            raise ValueError(f"init has shape {init.shape}; it must be (n_clusters, "
-                             f"n_features) = ({self.n_clusters}, {X.shape[1]})")
-        return init
 
     # -- seeding
 
@@ -352,7 +342,7 @@ class MiniBatchKMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, Transform
         n_samples = X.shape[0]
         random_state = check_random_state(self.random_state)
         sample_weight = _check_sample_weight(sample_weight, n_samples, X.dtype)
-        init = self._init_array(X)
+        init = _centers_array(self.init, self.n_clusters, X)
         x_sq_norms = _row_sq_norms(X)
 
         valid = random_state.randint(0, n_samples, self._init_size)
@@ -408,8 +398,9 @@ class MiniBatchKMeans(_CenterQueries, ClassNamePrefixFeaturesOutMixin, Transform
         self.n_steps_ = getattr(self, "n_steps_", 0)
         if not has_centers:
             self._check_params_vs_input(X)
+            init = _centers_array(self.init, self.n_clusters, X)
             self.cluster_centers_ = self._initial_centers(
-                X, _row_sq_norms(X), sample_weight, self._init_array(X), self._random_state)
+                X, _row_sq_norms(X), sample_weight, init, self._random_state)
             self._counts = np.zeros(self.n_clusters, dtype=X.dtype)
             self._n_since_last_reassign = 0
 
